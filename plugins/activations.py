@@ -93,7 +93,16 @@ BUILTIN_ACTIVATIONS: tuple[ActivationSpec, ...] = (
         lambda x, alpha=1.0: F.elu(x, alpha),
         "Exponential linear unit: z for z > 0, alpha*(e^z - 1) otherwise. Smooth, negative outputs "
         "push the mean toward zero. Saturates (gently) only for very negative inputs.",
-        params=(Param("alpha", "float", 1.0, min=0.01, max=10.0),),
+        params=(
+            Param(
+                "alpha",
+                "float",
+                1.0,
+                min=0.01,
+                max=1.0,
+                help="negative saturation level; at most 1 so the derivative stays <= 1",
+            ),
+        ),
         gain=None,
         max_derivative=1.0,
     ),
