@@ -179,6 +179,7 @@ class ExperimentConfig:
             runs.append(
                 replace(
                     run,
+                    label=run.default_label(),  # keep ids as the user wrote them, before defaults are filled
                     init_params=resolve_params(init.params, run.init_params, f"{where}.{init.name}"),
                     activation_params=resolve_params(act.params, run.activation_params, f"{where}.{act.name}"),
                 )
