@@ -1,0 +1,1 @@
+"""initlab's Streamlit dashboard: thin widgets over core/, charts built by pure functions."""

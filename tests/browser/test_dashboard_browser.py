@@ -1,0 +1,153 @@
+"""The dashboard in a real Chromium: choose three schemes, train, check charts, tables and a download.
+
+Screenshots of each visited tab go to ``test-output/browser/`` (look at them after a change).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from dashboard.charts import PALETTE
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+APP_READY = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+KEPT_RUNS = ["zeros@tanh", "xavier_uniform@tanh", "he_normal@tanh"]  # default runs 1, 4 and 5
+TRAIN_TIMEOUT_MS = 240_000
+
+
+def wait_idle(page, timeout: int = 60_000) -> None:
+    page.wait_for_selector(APP_READY, timeout=timeout)
+    page.wait_for_selector(IDLE, timeout=timeout)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout)
+
+
+def wait_chart(page, key: str):
+    """The chart with Streamlit key ``key``, once Vega has drawn its marks."""
+    chart = page.locator(f".st-key-{key} [data-testid='stVegaLiteChart']").first
+    chart.locator("svg.marks").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
+    page.wait_for_timeout(400)  # Vega's transitions
+    return chart
+
+
+def pixels_near(png: bytes, hex_color: str, tolerance: int = 40) -> int:
+    """How many pixels are within ``tolerance`` (per channel) of ``hex_color``."""
+    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((np.abs(image - rgb).max(axis=-1) <= tolerance).sum())
+
+
+def non_background_fraction(png: bytes) -> float:
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float((image.min(axis=-1) < 235).mean())
+
+
+def assert_drawn_in_run_colours(chart, name: str, output_dir: Path) -> None:
+    png = chart.screenshot()
+    (output_dir / f"{name}-element.png").write_bytes(png)
+    assert non_background_fraction(png) > 0.01, f"the {name} chart looks blank"
+    for i, run in enumerate(KEPT_RUNS):
+        assert pixels_near(png, PALETTE[i]) > 30, f"no pixels of {run}'s colour {PALETTE[i]} in the {name} chart"
+
+
+def full_page_screenshot(page, path: Path) -> None:
+    """Streamlit scrolls inside stMain: grow the viewport to its height first."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(1000, int(height) + 40)})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.wait_for_timeout(300)
+
+
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title).click()
+    wait_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0, f"an exception is shown on the {title} tab"
+
+
+def test_three_schemes_train_and_every_result_renders(page, streamlit_url, output_dir):
+    page.goto(streamlit_url, wait_until="domcontentloaded")
+    wait_idle(page)
+    # choose three schemes: drop small_normal (slot 1) and large_normal (slot 2) from the defaults
+    for slot in (1, 2):
+        button = page.locator(f".st-key-remove_run{slot} button:visible")
+        expect(button).to_have_count(1, timeout=30_000)  # not while a rerun shows stale copies
+        button.click()
+        wait_idle(page)
+        expect(page.locator(f".st-key-remove_run{slot}")).to_have_count(0, timeout=30_000)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_text("Run 4").count() == 0
+    page.locator(".st-key-train button:visible").click()
+    outcome = page.locator("[data-testid='stAlertContentSuccess'], [data-testid='stAlertContentError']")
+    try:
+        outcome.first.wait_for(timeout=TRAIN_TIMEOUT_MS)
+    finally:
+        page.screenshot(path=str(output_dir / "after-train.png"))
+    wait_idle(page)
+    errors = page.locator("[data-testid='stAlertContentError']")
+    assert errors.count() == 0, f"training failed: {errors.first.inner_text()}"
+    expect(page.locator("[data-testid='stAlertContentSuccess']")).to_contain_text("Trained 3 runs")
+    assert "job=" in page.url and page.url.count("run=") == 3  # the setup is mirrored in the URL
+
+    loss = wait_chart(page, "chart_loss")
+    assert_drawn_in_run_colours(loss, "loss", output_dir)
+    full_page_screenshot(page, output_dir / "dashboard-loss.png")
+
+    with page.expect_download() as download_info:
+        page.locator(".st-key-dl_summary button:visible").click()
+    download = download_info.value
+    assert download.suggested_filename == "initlab-summary.csv"
+    csv_text = Path(download.path()).read_text()
+    assert csv_text.splitlines()[0].startswith("run,status,final train loss")
+    for run in KEPT_RUNS:
+        assert run in csv_text
+
+    open_tab(page, "Weights")
+    hist = wait_chart(page, "chart_view_weights")
+    assert_drawn_in_run_colours(hist, "weight-histograms", output_dir)
+    full_page_screenshot(page, output_dir / "dashboard-weights.png")
+    job_before = parse_qs(urlsplit(page.url).query)["job"]
+    page.locator("[class*='st-key-view-weights-layout'] button", has_text="Small multiples").click()
+    wait_idle(page)
+    grid = wait_chart(page, "chart_view_weights")
+    assert_drawn_in_run_colours(grid, "weight-histograms-grid", output_dir)
+    assert parse_qs(urlsplit(page.url).query)["job"] == job_before  # a view change never retrains
+    full_page_screenshot(page, output_dir / "dashboard-weights-grid.png")
+
+    open_tab(page, "Gradients")
+    flow = wait_chart(page, "chart_gradient_flow")
+    assert non_background_fraction(flow.screenshot()) > 0.01
+    full_page_screenshot(page, output_dir / "dashboard-gradients.png")
+
+    open_tab(page, "Activations")
+    wait_chart(page, "chart_act_std")
+    full_page_screenshot(page, output_dir / "dashboard-activations.png")
+
+    open_tab(page, "Diagnosis")
+    table = page.locator("[data-testid='stTable']").first
+    table.wait_for(timeout=30_000)
+    text = table.inner_text()
+    for run in KEPT_RUNS:
+        assert run in text, f"{run} missing from the diagnosis table"
+    assert "Symmetry not broken" in text  # the zero-init run's verdict
+    full_page_screenshot(page, output_dir / "dashboard-diagnosis.png")
+
+    open_tab(page, "Data")
+    page.locator("[data-testid='stImage']").first.wait_for(timeout=30_000)
+    full_page_screenshot(page, output_dir / "dashboard-data.png")
+
+    open_tab(page, "Plugins")
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
+    full_page_screenshot(page, output_dir / "dashboard-plugins.png")
+
+    assert page.locator("[data-testid='stException']").count() == 0
