@@ -82,6 +82,11 @@ def _empty(message: str) -> alt.Chart:
     )
 
 
+def placeholder(message: str) -> alt.Chart:
+    """A small chart that says why there is nothing to draw (for views that pick charts by name)."""
+    return _empty(message)
+
+
 def bucket_means(
     df: pd.DataFrame, value_columns: Sequence[str], max_points: int, by: Sequence[str] = ("run",)
 ) -> pd.DataFrame:
@@ -130,6 +135,22 @@ def log_scale_for(values: pd.Series | Sequence[float]) -> alt.Scale:
     if hi <= lo * 1.0001:
         lo, hi = lo / 2, hi * 2
     return alt.Scale(type="log", domain=[lo / 1.3, hi * 1.3], zero=False, nice=False)
+
+
+def decade_axis(values: pd.Series | Sequence[float], title: str, max_ticks: int = 7) -> alt.Axis:
+    """A log axis labelled at powers of ten only (``1e-6``, not ``0.000001``; 0.01 to 1000 written out),
+    at most ``max_ticks`` of them; plain ticks when the values span less than two decades."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0 or v.max() / v.min() < 100:
+        return alt.Axis(title=title, format="~g")
+    low, high = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    stride = max(1, math.ceil((high - low + 1) / max_ticks))
+    ticks = [10.0**k for k in range(low, high + 1, stride)]
+    plain = "datum.value >= 0.01 && datum.value <= 1000"  # 0.01 .. 1000 read better written out
+    return alt.Axis(
+        title=title, values=ticks, format="~e", labelExpr=f"{plain} ? format(datum.value, '~g') : datum.label"
+    )
 
 
 def pick_layers(layers: Sequence[int], max_layers: int = MAX_LAYERS) -> list[int]:
@@ -442,29 +463,57 @@ def _layer_rows(layers: pd.DataFrame, run_ids: Sequence[str], step: int | None, 
     return table[keep].reset_index(drop=True), chosen
 
 
+GRADIENT_METRICS = {  # layers-table column -> what it is, in words
+    "pre_grad_norm": "back-propagated gradient (∂loss/∂pre-activation)",
+    "grad_norm": "weight gradient (∂loss/∂W)",
+}
+METRIC_LABELS = {  # layers-table column -> axis title
+    "grad_norm": "weight-gradient norm",
+    "pre_grad_norm": "back-propagated gradient norm",
+    "weight_std": "weight std",
+    "act_mean": "mean activation",
+    "act_std": "activation std",
+    "pre_mean": "mean pre-activation",
+    "pre_std": "pre-activation std",
+    "saturated_fraction": "saturated fraction",
+    "dead_fraction": "dead-unit fraction",
+    "unit_spread": "spread between units",
+}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
 def gradient_flow_chart(
     layers: pd.DataFrame,
     run_ids: Sequence[str],
     *,
     step: int | None = None,
     depth: int | None = None,
+    metric: str = "grad_norm",
     height: int = 300,
 ) -> alt.Chart | alt.LayerChart:
     """Gradient norm per layer on a log scale (the gradient-flow chart) at the snapshot nearest ``step``.
 
+    ``metric``: ``grad_norm`` (the gradient w.r.t. each layer's weights) or ``pre_grad_norm`` (the
+    back-propagated gradient w.r.t. its pre-activations, the error signal that vanishes or explodes).
     A line falling steeply from the output layer (right) to the input (left) is vanishing gradients;
     a rising one is exploding. Zero gradients (symmetry not broken) are drawn at the floor as crosses.
     """
-    data, chosen = _layer_rows(layers, run_ids, step, ["grad_norm"])
-    data = _finite(data, "grad_norm") if not data.empty else data
+    if metric not in GRADIENT_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(GRADIENT_METRICS)}, got {metric!r}")
+    data, chosen = _layer_rows(layers, run_ids, step, [metric])
+    data = _finite(data, metric) if metric in data else data.iloc[0:0]
     if data.empty:
-        return _empty("No gradient norms recorded.")
-    data = _log_ready(data, "grad_norm")
+        return _empty(f"No {GRADIENT_METRICS[metric].split(' (')[0]} norms recorded.")
+    data = _log_ready(data, metric)
     data["value"] = np.where(data["zero"], "exactly zero", "measured")
     x = alt.X("layer:O", title="layer (0 = input side)", axis=alt.Axis(labelAngle=0))
-    y = alt.Y("grad_norm:Q", title="gradient norm (log scale)", scale=log_scale_for(data["grad_norm"]))
+    axis = decade_axis(data[metric], "gradient norm (log scale)")  # the title says which gradient
+    y = alt.Y(f"{metric}:Q", scale=log_scale_for(data[metric]), axis=axis)
     color = run_color(run_ids)
-    tooltip = ["run:N", "layer:O", alt.Tooltip("grad_norm:Q", format=".3e"), "value:N"]
+    tooltip = ["run:N", "layer:O", alt.Tooltip(f"{metric}:Q", format=".3e"), "value:N"]
     line = alt.Chart(data).mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
     points = (
         alt.Chart(data)
@@ -481,7 +530,7 @@ def gradient_flow_chart(
             tooltip=tooltip,
         )
     )
-    title = f"gradient flow at step {chosen}"
+    title = f"{GRADIENT_METRICS[metric].split(' (')[0]} per layer, step {chosen}"
     return alt.layer(line, points).properties(height=height, width="container", title=title)
 
 
@@ -518,11 +567,10 @@ def activation_std_chart(
     if log_scale:
         long = _log_ready(long, "std")
     what = "pre-activation std" if which == "pre" else "activation std"
-    y = alt.Y(
-        "std:Q",
-        title=what + (" (log scale)" if log_scale else ""),
-        scale=log_scale_for(long["std"]) if log_scale else alt.Scale(zero=True),
-    )
+    if log_scale:
+        y = alt.Y("std:Q", scale=log_scale_for(long["std"]), axis=decade_axis(long["std"], what + " (log scale)"))
+    else:
+        y = alt.Y("std:Q", title=what, scale=alt.Scale(zero=True))
     x = alt.X("layer:O", title="layer (0 = next to the input)", axis=alt.Axis(labelAngle=0))
     dash = alt.StrokeDash(
         "source:N",
@@ -603,13 +651,84 @@ def layer_metric_over_steps_chart(
             x=alt.X("step:Q", title="step"),
             y=alt.Y(
                 f"{metric}:Q",
-                title=metric.replace("_", " ") + (" (log scale)" if log_scale else ""),
+                title=metric_label(metric) + (" (log scale)" if log_scale else ""),
                 scale=log_scale_for(data[metric]) if log_scale else alt.Scale(zero=False),
             ),
             color=run_color(run_ids),
             tooltip=["run:N", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3e")],
         )
         .properties(height=height, width="container", title=f"layer {layer} over training")
+    )
+
+
+LAYER_PANEL_AREA = 600  # pixels the panels of a multi-layer chart share (axis and legend come on top)
+LAYER_PANEL_COLUMNS = 4  # panels per row
+
+
+def layers_over_steps_chart(
+    layers: pd.DataFrame,
+    run_ids: Sequence[str],
+    *,
+    metric: str,
+    layer_ids: Sequence[int],
+    log_scale: bool = False,
+    depth: int | None = None,
+    width: int = LAYER_PANEL_AREA,
+    height: int = 200,
+) -> alt.Chart | alt.FacetChart:
+    """``metric`` over the snapshots for several layers: one panel per layer (in ``layer_ids`` order),
+    one line per run in its fixed colour, the y axis shared so the panels compare directly.
+
+    E.g. Glorot & Bengio's mean activation per hidden layer over training (``metric="act_mean"``,
+    ``layer_ids=(0, 1, 2, 3)``). With ``log_scale`` exact zeros sit a decade below the smallest
+    positive value, drawn as crosses.
+    """
+    wanted = [int(x) for x in dict.fromkeys(layer_ids)]
+    if layers is None or layers.empty or metric not in layers:
+        return _empty(f"No {metric_label(metric)} recorded.")
+    if not wanted:
+        raise ValueError("layer_ids must name at least one layer")
+    data = layers[layers["layer"].isin(wanted) & layers["run"].isin(run_ids)][["run", "step", "layer", metric]]
+    data = _finite(data, metric)
+    if data.empty:
+        return _empty(f"No {metric_label(metric)} recorded for layers {', '.join(map(str, wanted))}.")
+    data = _log_ready(data, metric) if log_scale else data.assign(zero=False)
+    data["value"] = np.where(data["zero"], "exactly zero", "measured")
+    order = [f"layer {layer_title(x, depth)}" for x in wanted]
+    data["panel"] = [f"layer {layer_title(int(x), depth)}" for x in data["layer"]]
+    title = metric_label(metric) + (" (log scale)" if log_scale else "")
+    if log_scale:
+        y = alt.Y(f"{metric}:Q", scale=log_scale_for(data[metric]), axis=decade_axis(data[metric], title))
+    else:
+        y = alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False))
+    x = alt.X("step:Q", title="step", axis=alt.Axis(tickCount=4))
+    color = run_color(run_ids)
+    tooltip = ["run:N", "layer:O", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3g"), "value:N"]
+    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, size=40)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            shape=alt.Shape(
+                "value:N",
+                scale=alt.Scale(domain=["measured", "exactly zero"], range=["circle", "cross"]),
+                legend=alt.Legend(title="value", orient="right") if log_scale else None,
+            ),
+            tooltip=tooltip,
+        )
+    )
+    columns = min(LAYER_PANEL_COLUMNS, len(order))
+    panel_width = max(100, width // columns - 30)
+    return (
+        alt.layer(line, points, data=data)
+        .properties(width=panel_width, height=height)
+        .facet(
+            facet=alt.Facet("panel:N", sort=order, title=None, header=alt.Header(labelFontSize=12)),
+            columns=columns,
+        )
     )
 
 

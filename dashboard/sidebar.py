@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.experiment import BIAS_INITS, LIMITS, MAX_RUNS, OPTIMIZERS
 from core.registry import Registry
-from dashboard import param_widgets, state
+from dashboard import param_widgets, state, views
 
 log = logging.getLogger(__name__)
 FORM = "experiment_form"
@@ -188,4 +188,5 @@ def _render(reg: Registry) -> None:
         if outcome.error:
             st.error(f"Not started: {outcome.error}")
         else:
+            views.open_results_tab()  # the curves of what was just started, not the presets page
             st.rerun()

@@ -17,8 +17,9 @@ import streamlit as st
 from core.errors import ConfigError, InitlabError
 from core.experiment import ExperimentConfig, RunConfig
 from core.registry import Registry, get_registry
-from dashboard import param_widgets, query
+from dashboard import param_widgets, query, views
 from dashboard.jobs import Job, JobStore
+from dashboard.preset_runs import find_preset
 
 DEFAULT_RUNS = ("zeros", "small_normal", "large_normal", "xavier_uniform", "he_normal")
 DEFAULT_ACTIVATION = "tanh"
@@ -231,8 +232,11 @@ def bootstrap(reg: Registry) -> None:
         apply_config(config, reg)
         job_id = st.query_params.get(query.JOB_KEY)
         if job_id:
-            if job_store().get(job_id) is not None:
+            job = job_store().get(job_id)
+            if job is not None:
                 ss[JOB_ID] = job_id
+                if find_preset(job.config) is None:  # a reloaded preset run stays on its page
+                    views.open_results_tab()
             else:
                 notices().append(
                     "The training job in this link is no longer in memory (the server restarted or "
@@ -246,7 +250,9 @@ def bootstrap(reg: Registry) -> None:
         notices().extend(problems)
         apply_config(config, reg)
         if train:
-            start_training(config, reg)
+            outcome = start_training(config, reg)
+            if outcome.error:
+                notices().append(f"Not started: {outcome.error}")
 
 
 def current_job() -> Job | None:

@@ -44,6 +44,14 @@ def train(at: AppTest) -> AppTest:
     return at.run()
 
 
+def open_tab(at: AppTest, title: str) -> AppTest:
+    """Open a tab as a click would. The tabs are bound to ``?tab=`` and AppTest sends the URL again on
+    every run (like a reload), so once the app has put a tab in the URL the test sets both."""
+    at.query_params["tab"] = title
+    at.session_state["tab"] = title
+    return at.run()
+
+
 def charts_by_domain(at: AppTest) -> list[dict]:
     import json
 
@@ -80,7 +88,9 @@ def test_defaults_train_to_completion_and_fill_the_tabs():
     at = train(at)
     no_errors(at)
     assert any("Trained 5 runs" in s.value for s in at.success)
-    assert [t.label for t in at.tabs][:5] == ["Loss & accuracy", "Weights", "Gradients", "Activations", "Diagnosis"]
+    labels = ["Reproductions", "Loss & accuracy", "Weights", "Gradients", "Activations", "Diagnosis"]
+    assert [t.label for t in at.tabs][:6] == labels
+    assert at.session_state["tab"] == "Loss & accuracy"  # Train in the sidebar opens the results
     specs = charts_by_domain(at)
     assert len(specs) >= 2  # loss and accuracy
     expected = ["zeros@tanh", "small_normal@tanh", "large_normal@tanh", "xavier_uniform@tanh", "he_normal@tanh"]
@@ -106,19 +116,16 @@ def test_view_changes_and_tab_switches_never_retrain():
     loss_spec = charts_by_domain(at)[0]
     assert '"type": "log"' in str(loss_spec).replace("'", '"')
     for tab in ("Weights", "Gradients", "Activations", "Diagnosis", "Data", "Plugins", "Loss & accuracy"):
-        at.session_state["tab"] = tab
-        at.run()
+        open_tab(at, tab)
         no_errors(at)
-    at.session_state["tab"] = "Weights"
-    at.run()
+    open_tab(at, "Weights")
     at.button_group(key="view.weights.layout").set_value("grid").run()
     no_errors(at)
     assert any('"row"' in str(spec).replace("'", '"') for spec in charts_by_domain(at))
     assert store.started == started  # nothing trained again
     assert at.session_state["job_id"] == job_id
     # the view control survived the trip through the other tabs
-    at.session_state["tab"] = "Loss & accuracy"
-    at.run()
+    open_tab(at, "Loss & accuracy")
     assert at.toggle(key="view.loss_log").value is True
 
 
@@ -196,8 +203,7 @@ def test_a_broken_plugin_is_a_warning_and_the_builtins_still_train(tmp_path, mon
     at = train(at)
     no_errors(at)
     assert any("Trained 2 runs" in s.value for s in at.success)
-    at.session_state["tab"] = "Plugins"
-    at.run()
+    open_tab(at, "Plugins")
     assert any("file:broken_plugin" in w.value for w in at.warning)
 
 
@@ -270,6 +276,9 @@ def test_another_page_can_load_a_config_and_train_it():
     assert job.join(timeout=120)
     at.run()
     no_errors(at)
+    assert at.session_state["tab"] == "Reproductions"  # the page that asked stays open
+    open_tab(at, "Loss & accuracy")
+    no_errors(at)
     assert list(at.dataframe[0].value["run"]) == ["he_normal@relu", "xavier_normal@relu"]
 
 
@@ -318,8 +327,7 @@ def test_runs_can_be_added_and_removed_without_training():
 
 def test_data_tab_shows_labelled_samples_of_the_chosen_dataset():
     at = app({"dataset": "synthetic", "dataset.n_train": "200", "dataset.n_val": "50", "dataset.dims": "64"})
-    at.session_state["tab"] = "Data"
-    at.run()
+    open_tab(at, "Data")
     no_errors(at)
     images = at.get("image")
     assert len(images) == 1

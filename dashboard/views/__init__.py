@@ -23,6 +23,7 @@ from dashboard.jobs import JobSnapshot
 
 log = logging.getLogger(__name__)
 TAB_KEY = "tab"
+OPEN_RESULTS = "_open_results_tab"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,24 @@ def _draw(view: View, ctx: ViewContext) -> None:
         st.error(f"The {view.title} tab could not be drawn: {type(exc).__name__}: {exc}")
 
 
+def open_results_tab() -> None:
+    """Ask the next :func:`render_tabs` to leave a tab that shows no result (Reproductions, Data,
+    Plugins) for the first tab that does, e.g. after Train in the sidebar. A results tab stays open."""
+    st.session_state[OPEN_RESULTS] = True
+
+
+def _switch_to_results(views: list[View]) -> None:
+    if not st.session_state.pop(OPEN_RESULTS, False):
+        return
+    current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY) or views[0].title
+    by_title = {v.title: v for v in views}
+    if current in by_title and by_title[current].needs_result:
+        return
+    first = next((v for v in views if v.needs_result), None)
+    if first is not None:
+        st.session_state[TAB_KEY] = first.title
+
+
 def render_tabs(ctx: ViewContext, views: list[View] | None = None) -> None:
     """The tab strip; only the open tab runs (lazy tabs), each inside its own fragment so its view
     controls rerun just that tab. The open tab is kept in the URL (``?tab=...``)."""
@@ -102,6 +121,7 @@ def render_tabs(ctx: ViewContext, views: list[View] | None = None) -> None:
     if not views:
         st.error("No dashboard views could be loaded.")
         return
+    _switch_to_results(views)
     containers = st.tabs([v.title for v in views], key=TAB_KEY, bind="query-params")
     for view, container in zip(views, containers, strict=True):
         if container.open is False:
