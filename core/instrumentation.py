@@ -18,7 +18,7 @@ A snapshot at step ``s`` describes the parameters after ``s`` updates. Definitio
   identity, ...) and for the output layer: "not applicable", never a misleading 0.
 - ``dead_fraction``: fraction of the layer's units whose ``inactive(pre)`` holds for every probe
   sample (a dead ReLU). NaN when the activation declares no ``inactive`` and for the output layer.
-- ``unit_spread``: ``max_i max_j |M[i, j] - mean_i M[i, j]| / max |M|`` where the rows of ``M`` are the
+- ``unit_spread``: ``max_i max_j |M[i, j] - M[0, j]| / max |M|`` where the rows of ``M`` are the
   units' incoming weights and bias (0 when ``M`` is all zeros): 0 means every unit of the layer
   computes the same function (symmetry not broken).
 - ``predicted_var``: ``core.theory``'s prediction of ``pre_var`` at initialization; step 0 only (NaN
@@ -111,9 +111,11 @@ def _unit_spread(weights: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
     """``weights (G, R, out, in)``, ``biases (G, R, 1, out)`` -> relative unit spread ``(G, R)``."""
 
     def spread_and_scale(m: torch.Tensor, unit_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        centred = m - m.mean(dim=unit_dim, keepdim=True)
-        spread = torch.maximum(-centred.amin(dim=(2, 3)), centred.amax(dim=(2, 3)))
-        scale = torch.maximum(-m.amin(dim=(2, 3)), m.amax(dim=(2, 3)))
+        # Deviation from the first unit, not from the mean: identical units give exactly 0 (a float32
+        # mean would leave a ~1e-7 rounding floor).
+        centred = m - m.narrow(unit_dim, 0, 1)
+        spread = centred.abs().amax(dim=(2, 3))
+        scale = m.abs().amax(dim=(2, 3))
         return spread, scale
 
     w_spread, w_scale = spread_and_scale(weights, 2)

@@ -386,7 +386,7 @@ def initialize_run(
             batch=calibration if init_spec.data_dependent else None,
         )
         registry.call_initializer(init_spec, w, ctx)
-        weight_vars.append(_declared_variance(init_spec, ctx))
+        weight_vars.append(_declared_variance(init_spec, ctx, w))
     return RunInit(
         weights,
         biases,
@@ -396,14 +396,22 @@ def initialize_run(
     )
 
 
-def _declared_variance(spec: InitializerSpec, ctx: InitContext) -> float | None:
+def _declared_variance(spec: InitializerSpec, ctx: InitContext, weights: torch.Tensor) -> float | None:
+    """The declared weight variance, or None when the theory cannot use it: undeclared, faulty, or
+    weights whose mean is not zero (constant init, a shifted normal): the mean-field recursion assumes
+    zero-mean weights, so a non-zero mean (beyond 6 standard errors of a zero-mean sample) voids it."""
     if spec.variance is None:
         return None
     try:
         value = float(spec.variance(ctx))
     except Exception:  # a plugin's faulty variance() only costs the theory overlay
         return None
-    return value if math.isfinite(value) and value >= 0 else None
+    if not (math.isfinite(value) and value >= 0):
+        return None
+    mean = abs(float(weights.mean()))
+    if mean > 6 * math.sqrt(value / weights.numel()) + 1e-12:
+        return None
+    return value
 
 
 def stack_runs(inits: Sequence[RunInit], groups: Sequence[ActivationGroup]) -> StackedMLP:

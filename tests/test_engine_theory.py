@@ -54,3 +54,27 @@ def test_failing_activation_gives_nan():
         raise RuntimeError("no")
 
     assert math.isnan(activation_second_moment(boom, 0.0, 1.0))
+
+
+def test_theory_is_withheld_for_non_zero_mean_weights_and_symmetric_units_measure_exactly_zero():
+    """The recursion assumes zero-mean weights: constant init (mean 0.1, declared variance 0) must get
+    NaN, not a confident 0 next to a measured variance far from it. Its units are bitwise identical, so
+    the unit spread is exactly 0. Xavier (zero-mean) keeps its prediction at every layer."""
+    from core.experiment import ExperimentConfig, RunConfig
+    from core.training import train
+
+    config = ExperimentConfig(
+        runs=(RunConfig("constant", "tanh", {"value": 0.1}), RunConfig("xavier_normal", "tanh")),
+        depth=3,
+        width=16,
+        steps=5,
+        snapshots=1,
+    )
+    layers = train(config).layers
+    step0 = layers[layers.step == 0]
+    constant, xavier = (step0[step0.run == run] for run in config.run_ids())
+    assert constant.predicted_var.isna().all()
+    assert (constant.pre_var[constant.layer < 3] > 0).all()
+    assert xavier.predicted_var.notna().all() and (xavier.predicted_var > 0).all()
+    hidden_constant = layers[(layers.run == config.run_ids()[0]) & (layers.layer < 3)]
+    assert (hidden_constant.unit_spread == 0).all()
