@@ -651,18 +651,35 @@ def layer_metric_over_steps_chart(
             x=alt.X("step:Q", title="step"),
             y=alt.Y(
                 f"{metric}:Q",
-                title=metric_label(metric) + (" (log scale)" if log_scale else ""),
+                # two lines: a rotated title longer than the plot is tall makes Vega's "fit" shrink the plot
+                title=[metric_label(metric), "(log scale)"] if log_scale else metric_label(metric),
                 scale=log_scale_for(data[metric]) if log_scale else alt.Scale(zero=False),
             ),
             color=run_color(run_ids),
             tooltip=["run:N", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3e")],
         )
-        .properties(height=height, width="container", title=f"layer {layer} over training")
+        .properties(height=height, width="container")  # no title: it costs the plot height; the view labels it
     )
 
 
 LAYER_PANEL_AREA = 600  # pixels the panels of a multi-layer chart share (axis and legend come on top)
 LAYER_PANEL_COLUMNS = 4  # panels per row
+
+
+def _repeats_an_earlier_run(data: pd.DataFrame, metric: str, ids: Sequence[str]) -> pd.Series:
+    """Per row: whether its run's line in its panel is identical to an earlier run's (e.g. two symmetric
+    inits whose spread is exactly zero throughout). Such a line is drawn dashed, so the earlier run's
+    colour shows through the gaps instead of being hidden under it."""
+    order = {run: i for i, run in enumerate(ids)}
+    repeated: set[tuple[str, str]] = set()
+    for panel, rows in data.groupby("panel", sort=False):
+        seen: list[tuple] = []
+        for run in sorted(rows["run"].unique(), key=lambda r: order.get(r, len(order))):
+            series = tuple(rows.loc[rows["run"] == run, ["step", metric]].sort_values("step").itertuples(index=False))
+            if series in seen:
+                repeated.add((panel, run))
+            seen.append(series)
+    return pd.Series([(p, r) in repeated for p, r in zip(data["panel"], data["run"], strict=True)], index=data.index)
 
 
 def layers_over_steps_chart(
@@ -704,7 +721,11 @@ def layers_over_steps_chart(
     x = alt.X("step:Q", title="step", axis=alt.Axis(tickCount=4))
     color = run_color(run_ids)
     tooltip = ["run:N", "layer:O", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3g"), "value:N"]
-    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
+    data["repeats_earlier_run"] = _repeats_an_earlier_run(data, metric, ids=list(dict.fromkeys(run_ids)))
+    dash = alt.StrokeDash(
+        "repeats_earlier_run:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [6, 4]]), legend=None
+    )
+    line = alt.Chart().mark_line(strokeWidth=2).encode(x=x, y=y, color=color, strokeDash=dash)
     points = (
         alt.Chart()
         .mark_point(filled=True, size=40)

@@ -52,7 +52,16 @@ def step_slider(label: str, steps: Sequence[int], key: str, default: str = "last
     if not steps:
         return None
     if len(steps) == 1:
-        st.caption(f"{label}: {steps[0]} (the only snapshot)")
+        st.caption(
+            f"{label}: {steps[0]} (the only snapshot; set **snapshots** in the sidebar to record more during training)"
+        )
         return steps[0]
     restore(key, steps[-1] if default == "last" else steps[0], lambda v: v in steps)
-    return st.select_slider(label, options=steps, key=key, on_change=remember, args=(key,))
+    return st.select_slider(
+        label,
+        options=steps,
+        key=key,
+        on_change=remember,
+        args=(key,),
+        help=f"{len(steps)} snapshots, from step 0 to step {steps[-1]}; the sidebar's **snapshots** sets how many.",
+    )

@@ -4,6 +4,11 @@ Keys are the config's own field names (``dataset``, ``depth``, ``lr``...), datas
 ``dataset.<param>``, and each run is one repeated ``run`` key in the compact syntax of
 :meth:`core.experiment.RunConfig.compact` (``he_normal(mode=fan_out)@relu``). ``job`` holds the
 id of the session's training job so a reload reattaches to it.
+
+``steps``, ``snapshots`` and ``eval_every`` may be unset (None): ``steps`` and ``eval_every`` are then
+left out, while ``snapshots`` is always written, as ``snapshots=auto`` for the engine's budget-based
+default (the dashboard's own default is an explicit number). Reading, ``auto``, ``none`` or an empty
+value unsets any of the three, and ``eval_every=0`` means once per epoch, as in the form.
 """
 
 from __future__ import annotations
@@ -22,7 +27,22 @@ DATASET_PARAM_PREFIX = "dataset."
 INT_FIELDS = ("depth", "width", "batch_size", "epochs", "steps", "seed", "snapshots", "eval_every")
 FLOAT_FIELDS = ("lr", "momentum", "bias_value", "divergence_threshold")
 STR_FIELDS = ("dataset", "optimizer", "bias_init", "dtype", "name")
-ALWAYS = ("dataset", "depth", "width", "optimizer", "lr", "momentum", "batch_size", "epochs", "seed", "bias_init")
+OPTIONAL_INT_FIELDS = ("steps", "snapshots", "eval_every")  # None is a value of its own (see the module doc)
+UNSET_TEXTS = ("", "auto", "none")
+AUTO = "auto"
+ALWAYS = (
+    "dataset",
+    "depth",
+    "width",
+    "optimizer",
+    "lr",
+    "momentum",
+    "batch_size",
+    "epochs",
+    "seed",
+    "bias_init",
+    "snapshots",
+)
 CONFIG_KEYS = (*INT_FIELDS, *FLOAT_FIELDS, *STR_FIELDS, RUN_KEY)
 _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig) if f.name != "runs"}
 
@@ -40,7 +60,11 @@ def encode(config: ExperimentConfig) -> dict[str, str | list[str]]:
     out: dict[str, str | list[str]] = {}
     for name in (*STR_FIELDS, *INT_FIELDS, *FLOAT_FIELDS):
         value = getattr(config, name)
-        if value is None or (name not in ALWAYS and value == _DEFAULTS[name]):
+        if value is None:
+            if name in ALWAYS:  # snapshots: unset is the engine's default, not the dashboard's
+                out[name] = AUTO
+            continue
+        if name not in ALWAYS and value == _DEFAULTS[name]:
             continue
         out[name] = _text(value)
     for key, value in config.dataset_params.items():
@@ -78,13 +102,17 @@ def decode(params: Mapping[str, Any], base: ExperimentConfig) -> tuple[Experimen
         text = _last(params, name)
         if text is None:
             continue
+        if name in OPTIONAL_INT_FIELDS and text.strip().lower() in UNSET_TEXTS:
+            changes[name] = None
+            continue
         try:
             number = float(text)
             if not math.isfinite(number) or number != int(number):
                 raise ValueError
-            changes[name] = int(number)
+            changes[name] = None if name == "eval_every" and number == 0 else int(number)
         except ValueError:
-            problems.append(f"{name}={text!r} is not an integer; kept {getattr(base, name)!r}")
+            allowed = "an integer or 'auto'" if name in OPTIONAL_INT_FIELDS else "an integer"
+            problems.append(f"{name}={text!r} is not {allowed}; kept {getattr(base, name)!r}")
     for name in FLOAT_FIELDS:
         text = _last(params, name)
         if text is None:

@@ -65,6 +65,53 @@ def _number(name: str, label: str, *, integer: bool, help_text: str = "", fmt: s
         )
 
 
+def _optional_number(name: str, label: str, *, min_value: int, placeholder: str, help_text: str) -> None:
+    """An integer input that may be left empty (None: the engine's default); its top from ``LIMITS``."""
+    k = state.key(name)
+    hi = int(LIMITS[name][1])
+    current = st.session_state.get(k, getattr(state.DEFAULT_CONFIG, name))
+    valid = current is None or (
+        isinstance(current, int) and not isinstance(current, bool) and min_value <= current <= hi
+    )
+    st.session_state[k] = current if valid else getattr(state.DEFAULT_CONFIG, name)
+    st.number_input(
+        label,
+        min_value=min_value,
+        max_value=hi,
+        value=None,
+        step=1,
+        key=k,
+        placeholder=placeholder,
+        help=help_text,
+    )
+
+
+def _training_length() -> None:
+    """How long to train: one number, counted in epochs or in exact optimizer steps."""
+    lo, hi = LIMITS["steps"]
+    current = st.session_state.get(state.LENGTH)
+    if not isinstance(current, int) or isinstance(current, bool) or not lo <= current <= hi:
+        st.session_state[state.LENGTH] = state.DEFAULT_CONFIG.epochs
+    if st.session_state.get(state.LENGTH_UNIT) not in state.LENGTH_UNITS:
+        st.session_state[state.LENGTH_UNIT] = state.LENGTH_UNITS[0]
+    a, b = st.columns(2, vertical_alignment="bottom")
+    with a:
+        st.number_input(
+            "train for",
+            min_value=int(lo),
+            max_value=int(hi),
+            step=1,
+            key=state.LENGTH,
+            help=(
+                f"In epochs: whole passes over the training set ({LIMITS['epochs'][0]:g} to "
+                f"{LIMITS['epochs'][1]:,.0f}). In steps: exactly that many optimizer steps (mini-batches), "
+                "as the presets are defined."
+            ),
+        )
+    with b:
+        st.radio("counted in", state.LENGTH_UNITS, key=state.LENGTH_UNIT, horizontal=True)
+
+
 def _choose_runs(reg: Registry) -> None:
     """The run list: one row per run with its initializer and activation, plus add/remove."""
     init_names = list(reg.initializers)
@@ -170,16 +217,40 @@ def _render(reg: Registry) -> None:
             _number("momentum", "momentum (sgd)", integer=False)
         with b:
             _number("batch_size", "batch size", integer=True)
+        _training_length()
         a, b = st.columns(2)
         with a:
-            _number("epochs", "epochs", integer=True)
-        with b:
             _number("seed", "seed", integer=True, help_text="same seed = same data order and same draws")
-        a, b = st.columns(2)
-        with a:
-            st.selectbox("bias init", BIAS_INITS, key=state.key("bias_init"))
         with b:
-            _number("bias_value", "bias value", integer=False, help_text="used when bias init is 'constant'")
+            _optional_number(
+                "snapshots",
+                "snapshots",
+                min_value=int(LIMITS["snapshots"][0]),
+                placeholder="auto",
+                help_text=(
+                    "How many times during training, after step 0 (initialization), the weight, gradient "
+                    "and activation histograms and per-layer statistics are recorded, spread evenly up to "
+                    "the last step: the positions of the step sliders. More snapshots cost time (each "
+                    "costs several training steps). 0: step 0 only. Empty (auto): as many as fit in 15% "
+                    "of the training time, which for a short training is step 0 only."
+                ),
+            )
+        with st.expander("Advanced"):
+            a, b = st.columns(2)
+            with a:
+                st.selectbox("bias init", BIAS_INITS, key=state.key("bias_init"))
+            with b:
+                _number("bias_value", "bias value", integer=False, help_text="used when bias init is 'constant'")
+            _optional_number(
+                "eval_every",
+                "evaluate every N steps",
+                min_value=0,
+                placeholder="once per epoch",
+                help_text=(
+                    "Train and validation loss and accuracy are measured at step 0, every N steps and at "
+                    "the last step. Empty or 0: once per epoch. Small N costs time."
+                ),
+            )
         st.markdown("**Run parameters**")
         _run_params(reg)
         submitted = st.form_submit_button("Train", type="primary", key=TRAIN_BUTTON, width="stretch")

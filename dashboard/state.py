@@ -4,6 +4,11 @@ Widget values live under fixed keys (``cfg.*`` for experiment settings, ``run<sl
 runs), so loading a config (from a link, or a preset via :func:`request_config`) just writes the
 keys before the widgets are drawn. The config a page shows is always read back with
 :func:`read_config`.
+
+The training length is one number (``cfg.length``) and its unit (``cfg.length_unit``: ``epochs``,
+or ``steps`` for an exact step count, as the presets use); ``snapshots`` and ``eval_every`` may be
+empty (None: the engine's default). The dashboard's own default is an explicit 10 snapshots, so
+the step sliders always go from initialization to the end of training.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ DEFAULT_CONFIG = ExperimentConfig(
     batch_size=64,
     epochs=5,
     seed=0,
+    snapshots=10,  # explicit, so the step sliders always go from initialization to the end of training
 )
 SCALAR_FIELDS = (
     "depth",
@@ -42,11 +48,16 @@ SCALAR_FIELDS = (
     "lr",
     "momentum",
     "batch_size",
-    "epochs",
     "seed",
     "bias_init",
     "bias_value",
 )
+OPTIONAL_FIELDS = ("snapshots", "eval_every")  # int or None (empty widget: the engine decides)
+# Training length: one number and its unit; the unit "steps" sets ``steps`` (exact step count).
+LENGTH = "cfg.length"
+LENGTH_UNIT = "cfg.length_unit"
+LENGTH_UNITS = ("epochs", "steps")
+KEPT_EPOCHS = "cfg.kept_epochs"  # a config's ``epochs`` while the form trains for steps (not a widget)
 JOB_ID = "job_id"
 SLOTS = "cfg.run_slots"
 NEXT_SLOT = "cfg.next_slot"
@@ -104,6 +115,11 @@ def apply_config(config: ExperimentConfig, reg: Registry) -> None:
         ss[key(name)] = getattr(config, name)
     for name in ("lr", "momentum", "bias_value"):
         ss[key(name)] = float(ss[key(name)])
+    for name in OPTIONAL_FIELDS:
+        ss[key(name)] = getattr(config, name)
+    ss[LENGTH_UNIT] = "epochs" if config.steps is None else "steps"
+    ss[LENGTH] = config.epochs if config.steps is None else config.steps
+    ss[KEPT_EPOCHS] = config.epochs
     if config.dataset in reg.datasets:
         spec = reg.datasets[config.dataset]
         param_widgets.seed_params(spec.params, dataset_prefix(config.dataset), config.dataset_params, overwrite=True)
@@ -149,7 +165,14 @@ def read_config(reg: Registry) -> ExperimentConfig:
             act_params = param_widgets.read_params(reg.activations[activation].params, act_prefix(slot, activation))
         run = RunConfig(initializer, activation, init_params, act_params)
         runs.append(replace(run, label=short_label(run, reg)))
-    scalars = {name: ss.get(key(name), getattr(DEFAULT_CONFIG, name)) for name in SCALAR_FIELDS}
+    scalars = {name: ss.get(key(name), getattr(DEFAULT_CONFIG, name)) for name in (*SCALAR_FIELDS, *OPTIONAL_FIELDS)}
+    if scalars["eval_every"] == 0:  # the form's "0 = once per epoch"
+        scalars["eval_every"] = None
+    length = ss.get(LENGTH, DEFAULT_CONFIG.epochs)
+    if ss.get(LENGTH_UNIT) == "steps":
+        scalars.update(steps=length, epochs=ss.get(KEPT_EPOCHS, DEFAULT_CONFIG.epochs))
+    else:
+        scalars.update(steps=None, epochs=length)
     return ExperimentConfig(runs=tuple(runs), dataset=dataset, dataset_params=dataset_params, **scalars)
 
 

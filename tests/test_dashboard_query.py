@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -55,6 +56,45 @@ def test_round_trip_through_a_real_query_string(config):
     decoded, problems = query.decode(through_a_url(query.encode(config)), BASE)
     assert problems == []
     assert decoded.validated(registry).to_dict() == config.validated(registry).to_dict()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"steps": 500, "snapshots": 4, "eval_every": 25},  # a preset's shape
+        {"steps": None, "snapshots": None, "eval_every": None},  # epochs, auto snapshots, once per epoch
+        {"steps": 1, "snapshots": 0, "eval_every": 1},  # the smallest allowed values
+        {"steps": 1_000_000, "snapshots": 200, "eval_every": 1_000_000},  # the largest
+    ],
+)
+def test_length_snapshots_and_evaluation_round_trip_over_the_dashboards_defaults(changes):
+    """Decoded on top of the dashboard's own defaults (10 snapshots), unset fields stay unset."""
+    config = replace(state.DEFAULT_CONFIG, **changes)
+    decoded, problems = query.decode(through_a_url(query.encode(config)), state.DEFAULT_CONFIG)
+    assert problems == []
+    assert (decoded.steps, decoded.snapshots, decoded.eval_every) == (
+        changes["steps"],
+        changes["snapshots"],
+        changes["eval_every"],
+    )
+    assert decoded == config
+
+
+def test_unset_optional_fields_read_from_auto_none_empty_and_zero_evaluations():
+    base = replace(state.DEFAULT_CONFIG, steps=40, eval_every=5)
+    assert query.encode(replace(base, snapshots=None))["snapshots"] == "auto"
+    for text in ("auto", "AUTO", "none", ""):
+        decoded, problems = query.decode({"snapshots": text, "steps": text, "eval_every": text}, base)
+        assert problems == [] and (decoded.steps, decoded.snapshots, decoded.eval_every) == (None, None, None)
+    decoded, problems = query.decode({"eval_every": "0"}, base)  # the form's "0 = once per epoch"
+    assert problems == [] and decoded.eval_every is None
+    decoded, problems = query.decode({"snapshots": "lots", "steps": "1.5"}, base)
+    assert (decoded.snapshots, decoded.steps) == (10, 40)
+    assert problems == [
+        "steps='1.5' is not an integer or 'auto'; kept 40",
+        "snapshots='lots' is not an integer or 'auto'; kept 10",
+    ]
+    assert query.decode({"depth": "auto"}, base)[1] == ["depth='auto' is not an integer; kept 5"]
 
 
 def test_defaults_are_left_out_but_the_main_settings_are_always_there():

@@ -311,6 +311,26 @@ def test_layers_over_steps_chart_on_a_log_axis_marks_exact_zeros():
     assert "No no such metric recorded" in json.dumps(placeholder.to_dict())
 
 
+def test_layers_over_steps_chart_dashes_a_line_that_repeats_an_earlier_run():
+    """Two runs with the very same values in a panel (e.g. zeros and a constant, both with spread exactly 0)
+    would draw one line over the other: the later one is dashed, so the earlier colour shows through."""
+    layers = full_layers()
+    same = layers["run"] == RUNS[1]
+    layers.loc[same, "unit_spread"] = 0.0  # run 1 now equals run 0 (exactly zero) everywhere ...
+    layers.loc[same & (layers["layer"] == 2), "unit_spread"] = 0.3  # ... except in layer 2
+    chart = charts.layers_over_steps_chart(layers, RUNS, metric="unit_spread", layer_ids=(0, 1, 2), log_scale=True)
+    spec = chart.to_dict()
+    data = pd.DataFrame(next(iter(spec["datasets"].values())))
+    dashed = data.groupby(["panel", "run"])["repeats_earlier_run"].agg(set).to_dict()
+    assert dashed == {
+        (panel, run): {run == RUNS[1] and panel != "layer 2"}
+        for panel in ("layer 0", "layer 1", "layer 2")
+        for run in RUNS
+    }
+    dash = next(n["strokeDash"] for n in _spec_nodes(spec, []) if isinstance(n.get("strokeDash"), dict))
+    assert dash["scale"] == {"domain": [False, True], "range": [[1, 0], [6, 4]]}  # solid, dashed
+
+
 def test_gradient_flow_chart_draws_the_chosen_gradient():
     layers = full_layers()
     chart = charts.gradient_flow_chart(layers, RUNS, step=0, metric="pre_grad_norm")

@@ -43,7 +43,10 @@ def render(ctx: ViewContext) -> None:
     layers = ctx.table("layers")
     if not layers.empty and "weight_std" in layers:
         layer = controls.choice(
-            "layer", sorted(int(x) for x in layers["layer"].unique()), "view.weights.std_layer", default=0
+            "weight std over training, layer",
+            sorted(int(x) for x in layers["layer"].unique()),
+            "view.weights.std_layer",
+            default=0,
         )
         chart = charts.layer_metric_over_steps_chart(layers, list(ctx.run_ids), metric="weight_std", layer=layer)
         export.show_chart(chart, "chart_weight_std", width="stretch", downloads=False)

@@ -87,6 +87,14 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
         expect(page.locator(f".st-key-remove_run{slot}")).to_have_count(0, timeout=30_000)
     sidebar = page.locator("[data-testid='stSidebar']")
     assert sidebar.get_by_text("Run 4").count() == 0
+    # the training length, snapshots and the Advanced expander (evaluation cadence, bias)
+    expect(sidebar.locator(".st-key-cfg-length input")).to_have_value("5")
+    expect(sidebar.get_by_role("radio", name="epochs")).to_be_checked()
+    expect(sidebar.locator(".st-key-cfg-snapshots input")).to_have_value("10")
+    sidebar.get_by_text("Advanced", exact=True).click()
+    expect(sidebar.locator(".st-key-cfg-eval_every input")).to_be_visible()
+    sidebar.locator(".st-key-cfg-length").scroll_into_view_if_needed()
+    page.screenshot(path=str(output_dir / "sidebar-form.png"))
     page.locator(".st-key-train button:visible").click()
     outcome = page.locator("[data-testid='stAlertContentSuccess'], [data-testid='stAlertContentError']")
     try:
@@ -116,6 +124,25 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
     hist = wait_chart(page, "chart_view_weights")
     assert_drawn_in_run_colours(hist, "weight-histograms", output_dir)
     full_page_screenshot(page, output_dir / "dashboard-weights.png")
+    # the step slider spans training: from initialization (step 0) to the last snapshot
+    thumb = page.locator(".st-key-view-weights-step [data-testid='stSliderThumbValue']")
+    expect(thumb).to_have_text("0")
+    at_init = hist.screenshot()
+    page.locator(".st-key-view-weights-step input[type='range']").focus()
+    page.keyboard.press("End")
+    wait_idle(page)
+    expect(thumb).not_to_have_text("0")
+    last_step = int(thumb.inner_text())
+    assert last_step > 0
+    hist = wait_chart(page, "chart_view_weights")
+    at_end = hist.screenshot()
+    assert at_end != at_init, "the weight histograms at the last snapshot look like those at initialization"
+    assert_drawn_in_run_colours(hist, "weight-histograms-end", output_dir)
+    full_page_screenshot(page, output_dir / "dashboard-weights-end.png")
+    page.locator(".st-key-view-weights-step input[type='range']").focus()
+    page.keyboard.press("Home")
+    wait_idle(page)
+    expect(thumb).to_have_text("0")
     job_before = parse_qs(urlsplit(page.url).query)["job"]
     page.locator("[class*='st-key-view-weights-layout'] button", has_text="Small multiples").click()
     wait_idle(page)
