@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from dashboard_apptest import SMALL, app, finish, no_errors, open_tab
 from dashboard_tables import RUNS, layers_table
 from streamlit.testing.v1 import AppTest
 
@@ -22,36 +22,7 @@ from core.presets import CheckOutcome, all_presets, get_preset
 from dashboard import charts, preset_runs, state
 from dashboard.views import ViewContext, reproductions
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-SMALL = {"run": ["zeros@tanh", "xavier_uniform@tanh"], "epochs": "1", "depth": "2", "width": "16"}
 BADGE_WORDS = ("PASS", "FAIL")
-
-
-def app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def no_errors(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def finish(at: AppTest) -> AppTest:
-    """Wait for the session's job (what the polling fragment would do), then rerun."""
-    job = state.job_store().get(at.session_state["job_id"])
-    assert job is not None
-    assert job.join(timeout=300), "training did not finish"
-    return at.run()
-
-
-def open_tab(at: AppTest, title: str) -> AppTest:
-    """Open a tab as a click would (the tabs are bound to ``?tab=``, which AppTest resends each run)."""
-    at.query_params["tab"] = title
-    at.session_state["tab"] = title
-    return at.run()
 
 
 def texts(at: AppTest) -> str:

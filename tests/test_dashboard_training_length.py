@@ -6,47 +6,13 @@ defaults, what trains, the URL, and presets loaded into the form and retrained f
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
-from streamlit.testing.v1 import AppTest
+from dashboard_apptest import SMALL, app, job_of, no_errors, open_tab, train
 
 from core.presets import all_presets, get_preset
 from core.registry import get_registry
 from dashboard import state
-
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-SMALL = {"run": ["zeros@tanh", "xavier_uniform@tanh"], "epochs": "1", "depth": "2", "width": "16"}
-
-
-def app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def no_errors(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def job_of(at: AppTest):
-    return state.job_store().get(at.session_state["job_id"])
-
-
-def train(at: AppTest) -> AppTest:
-    """Press Train, wait for the worker thread, rerun (what the polling fragment would do)."""
-    at.button(key="train").click().run()
-    no_errors(at)
-    assert job_of(at).join(timeout=300), "training did not finish"
-    return at.run()
-
-
-def open_tab(at: AppTest, title: str) -> AppTest:
-    at.query_params["tab"] = title
-    at.session_state["tab"] = title
-    return at.run()
 
 
 def digits_train_size() -> int:

@@ -5,50 +5,26 @@ Screenshots of each visited tab go to ``test-output/browser/`` (look at them aft
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
+from streamlit_page import (
+    TRAIN_TIMEOUT_MS,
+    drawn_chart,
+    full_page_screenshot,
+    no_exception,
+    non_background_fraction,
+    pixels_near,
+    wait_idle,
+)
 
 from dashboard.charts import PALETTE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-APP_READY = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 KEPT_RUNS = ["zeros@tanh", "xavier_uniform@tanh", "he_normal@tanh"]  # default runs 1, 4 and 5
-TRAIN_TIMEOUT_MS = 240_000
-
-
-def wait_idle(page, timeout: int = 60_000) -> None:
-    page.wait_for_selector(APP_READY, timeout=timeout)
-    page.wait_for_selector(IDLE, timeout=timeout)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout)
-
-
-def wait_chart(page, key: str):
-    """The chart with Streamlit key ``key``, once Vega has drawn its marks."""
-    chart = page.locator(f".st-key-{key} [data-testid='stVegaLiteChart']").first
-    chart.locator("svg.marks").first.wait_for(state="visible", timeout=60_000)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
-    page.wait_for_timeout(400)  # Vega's transitions
-    return chart
-
-
-def pixels_near(png: bytes, hex_color: str, tolerance: int = 40) -> int:
-    """How many pixels are within ``tolerance`` (per channel) of ``hex_color``."""
-    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
-    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return int((np.abs(image - rgb).max(axis=-1) <= tolerance).sum())
-
-
-def non_background_fraction(png: bytes) -> float:
-    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return float((image.min(axis=-1) < 235).mean())
 
 
 def assert_drawn_in_run_colours(chart, name: str, output_dir: Path) -> None:
@@ -59,20 +35,10 @@ def assert_drawn_in_run_colours(chart, name: str, output_dir: Path) -> None:
         assert pixels_near(png, PALETTE[i]) > 30, f"no pixels of {run}'s colour {PALETTE[i]} in the {name} chart"
 
 
-def full_page_screenshot(page, path: Path) -> None:
-    """Streamlit scrolls inside stMain: grow the viewport to its height first."""
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1440, "height": max(1000, int(height) + 40)})
-    page.wait_for_timeout(700)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1440, "height": 1000})
-    page.wait_for_timeout(300)
-
-
 def open_tab(page, title: str) -> None:
     page.get_by_role("tab", name=title).click()
     wait_idle(page)
-    assert page.locator("[data-testid='stException']").count() == 0, f"an exception is shown on the {title} tab"
+    no_exception(page, f"on the {title} tab")
 
 
 def test_three_schemes_train_and_every_result_renders(page, streamlit_url, output_dir):
@@ -107,7 +73,7 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
     expect(page.locator("[data-testid='stAlertContentSuccess']")).to_contain_text("Trained 3 runs")
     assert "job=" in page.url and page.url.count("run=") == 3  # the setup is mirrored in the URL
 
-    loss = wait_chart(page, "chart_loss")
+    loss = drawn_chart(page, "chart_loss")
     assert_drawn_in_run_colours(loss, "loss", output_dir)
     full_page_screenshot(page, output_dir / "dashboard-loss.png")
 
@@ -121,7 +87,7 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
         assert run in csv_text
 
     open_tab(page, "Weights")
-    hist = wait_chart(page, "chart_view_weights")
+    hist = drawn_chart(page, "chart_view_weights")
     assert_drawn_in_run_colours(hist, "weight-histograms", output_dir)
     full_page_screenshot(page, output_dir / "dashboard-weights.png")
     # the step slider spans training: from initialization (step 0) to the last snapshot
@@ -134,7 +100,7 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
     expect(thumb).not_to_have_text("0")
     last_step = int(thumb.inner_text())
     assert last_step > 0
-    hist = wait_chart(page, "chart_view_weights")
+    hist = drawn_chart(page, "chart_view_weights")
     at_end = hist.screenshot()
     assert at_end != at_init, "the weight histograms at the last snapshot look like those at initialization"
     assert_drawn_in_run_colours(hist, "weight-histograms-end", output_dir)
@@ -146,18 +112,18 @@ def test_three_schemes_train_and_every_result_renders(page, streamlit_url, outpu
     job_before = parse_qs(urlsplit(page.url).query)["job"]
     page.locator("[class*='st-key-view-weights-layout'] button", has_text="Small multiples").click()
     wait_idle(page)
-    grid = wait_chart(page, "chart_view_weights")
+    grid = drawn_chart(page, "chart_view_weights")
     assert_drawn_in_run_colours(grid, "weight-histograms-grid", output_dir)
     assert parse_qs(urlsplit(page.url).query)["job"] == job_before  # a view change never retrains
     full_page_screenshot(page, output_dir / "dashboard-weights-grid.png")
 
     open_tab(page, "Gradients")
-    flow = wait_chart(page, "chart_gradient_flow")
+    flow = drawn_chart(page, "chart_gradient_flow")
     assert non_background_fraction(flow.screenshot()) > 0.01
     full_page_screenshot(page, output_dir / "dashboard-gradients.png")
 
     open_tab(page, "Activations")
-    wait_chart(page, "chart_act_std")
+    drawn_chart(page, "chart_act_std")
     full_page_screenshot(page, output_dir / "dashboard-activations.png")
 
     open_tab(page, "Diagnosis")

@@ -6,66 +6,24 @@ Screenshots go to ``test-output/browser/`` (``reproductions-*.png``): look at th
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
+from streamlit_page import (
+    TRAIN_TIMEOUT_MS,
+    drawn_chart,
+    full_page_screenshot,
+    no_exception,
+    non_background_fraction,
+    pixels_near,
+    wait_idle,
+)
 
 from core.presets import all_presets, get_preset
 from dashboard.charts import PALETTE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-APP_READY = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PRESET = "zero_constant"  # the quickest preset: three small runs, about a second of training
-TRAIN_TIMEOUT_MS = 240_000
-
-
-def wait_idle(page, timeout: int = 60_000) -> None:
-    page.wait_for_selector(APP_READY, timeout=timeout)
-    page.wait_for_selector(IDLE, timeout=timeout)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout)
-
-
-def drawn_chart(page, key: str):
-    """The chart in the container keyed ``key``, once Vega has drawn its marks."""
-    chart = page.locator(f".st-key-{key} [data-testid='stVegaLiteChart']").first
-    chart.scroll_into_view_if_needed()
-    chart.locator("svg.marks").first.wait_for(state="visible", timeout=60_000)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
-    page.wait_for_timeout(400)  # Vega's transitions
-    return chart
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-
-
-def non_background_fraction(png: bytes) -> float:
-    return float((pixels(png).min(axis=-1) < 235).mean())
-
-
-def pixels_near(png: bytes, hex_color: str, tolerance: int = 40) -> int:
-    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
-    return int((np.abs(pixels(png) - rgb).max(axis=-1) <= tolerance).sum())
-
-
-def full_page_screenshot(page, path: Path) -> None:
-    """Streamlit scrolls inside stMain: grow the viewport to its height first."""
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1440, "height": max(1000, int(height) + 40)})
-    page.wait_for_timeout(700)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1440, "height": 1000})
-    page.wait_for_timeout(300)
-
-
-def no_exception(page, where: str) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, f"an exception is shown {where}"
 
 
 def test_a_preset_runs_end_to_end_and_shows_its_pass_badge(page, streamlit_url, output_dir):
