@@ -512,8 +512,17 @@ def gradient_flow_chart(
     x = alt.X("layer:O", title="layer (0 = input side)", axis=alt.Axis(labelAngle=0))
     axis = decade_axis(data[metric], "gradient norm (log scale)")  # the title says which gradient
     y = alt.Y(f"{metric}:Q", scale=log_scale_for(data[metric]), axis=axis)
-    color = run_color(run_ids)
     tooltip = ["run:N", "layer:O", alt.Tooltip(f"{metric}:Q", format=".3e"), "value:N"]
+    title = f"{GRADIENT_METRICS[metric].split(' (')[0]} per layer, step {chosen}"
+    chart = _line_with_zero_markers(data, x, y, run_color(run_ids), tooltip, legend_title="gradient")
+    return chart.properties(height=height, width="container", title=title)
+
+
+def _line_with_zero_markers(
+    data: pd.DataFrame, x: alt.X, y: alt.Y, color: alt.Color, tooltip: list, *, legend_title: str
+) -> alt.LayerChart:
+    """Lines with a point per row: circles for measured values, crosses for exact zeros (which a log
+    axis can only draw clamped at its floor; ``data`` has the ``value`` column from ``_log_ready``)."""
     line = alt.Chart(data).mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
     points = (
         alt.Chart(data)
@@ -525,13 +534,12 @@ def gradient_flow_chart(
             shape=alt.Shape(
                 "value:N",
                 scale=alt.Scale(domain=["measured", "exactly zero"], range=["circle", "cross"]),
-                legend=alt.Legend(title="gradient", orient="right"),
+                legend=alt.Legend(title=legend_title, orient="right"),
             ),
             tooltip=tooltip,
         )
     )
-    title = f"{GRADIENT_METRICS[metric].split(' (')[0]} per layer, step {chosen}"
-    return alt.layer(line, points).properties(height=height, width="container", title=title)
+    return alt.layer(line, points)
 
 
 def activation_std_chart(
@@ -642,24 +650,20 @@ def layer_metric_over_steps_chart(
     data = _finite(data, metric)
     if data.empty:
         return _empty(f"No {metric} recorded for layer {layer}.")
+    x = alt.X("step:Q", title="step")
+    # two-line title: a rotated title longer than the plot is tall makes Vega's "fit" shrink the plot
+    title = [metric_label(metric), "(log scale)"] if log_scale else metric_label(metric)
+    tooltip = ["run:N", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3e")]
     if log_scale:
         data = _log_ready(data, metric)
-    return (
-        alt.Chart(data)
-        .mark_line(point=True, strokeWidth=2)
-        .encode(
-            x=alt.X("step:Q", title="step"),
-            y=alt.Y(
-                f"{metric}:Q",
-                # two lines: a rotated title longer than the plot is tall makes Vega's "fit" shrink the plot
-                title=[metric_label(metric), "(log scale)"] if log_scale else metric_label(metric),
-                scale=log_scale_for(data[metric]) if log_scale else alt.Scale(zero=False),
-            ),
-            color=run_color(run_ids),
-            tooltip=["run:N", "step:Q", alt.Tooltip(f"{metric}:Q", format=".3e")],
-        )
-        .properties(height=height, width="container")  # no title: it costs the plot height; the view labels it
-    )
+        data["value"] = np.where(data["zero"], "exactly zero", "measured")
+        y = alt.Y(f"{metric}:Q", title=title, scale=log_scale_for(data[metric]))
+        chart = _line_with_zero_markers(data, x, y, run_color(run_ids), [*tooltip, "value:N"], legend_title="value")
+    else:
+        y = alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False))
+        chart = alt.Chart(data).mark_line(point=True, strokeWidth=2).encode(x=x, y=y, color=run_color(run_ids))
+        chart = chart.encode(tooltip=tooltip)
+    return chart.properties(height=height, width="container")  # no title: it costs plot height; the view labels it
 
 
 LAYER_PANEL_AREA = 600  # pixels the panels of a multi-layer chart share (axis and legend come on top)

@@ -267,6 +267,19 @@ def test_layer_metric_over_steps_picks_one_layer():
     assert len(data) == 3 * len(RUNS)
 
 
+def test_layer_metric_over_steps_marks_exact_zeros_on_a_log_axis():
+    # RUNS[0]'s grad_norm is exactly 0 in the hidden layers: a log axis can only draw it clamped at the
+    # floor, so its points must be crosses ("exactly zero"), not circles that read as a small value.
+    chart = charts.layer_metric_over_steps_chart(layers_table(), RUNS, metric="grad_norm", layer=1, log_scale=True)
+    data = data_of(chart)[0]
+    zero_rows = data[data["run"] == RUNS[0]]
+    assert set(zero_rows["value"]) == {"exactly zero"}
+    assert set(data.loc[data["run"] != RUNS[0], "value"]) == {"measured"}
+    assert (zero_rows["grad_norm"] < data.loc[data["run"] != RUNS[0], "grad_norm"].min()).all()
+    shapes = [layer["encoding"].get("shape") for layer in chart.to_dict()["layer"]]
+    assert {"domain": ["measured", "exactly zero"], "range": ["circle", "cross"]} in [s["scale"] for s in shapes if s]
+
+
 # -- export ----------------------------------------------------------------------------------------------
 
 
