@@ -518,6 +518,14 @@ def gradient_flow_chart(
     return chart.properties(height=height, width="container", title=title)
 
 
+def _zero_shape(legend_title: str | None) -> alt.Shape:
+    """Point shape by the ``value`` column of ``_log_ready`` data: circles measured, crosses exact zeros."""
+    legend = alt.Legend(title=legend_title, orient="right") if legend_title else None
+    return alt.Shape(
+        "value:N", scale=alt.Scale(domain=["measured", "exactly zero"], range=["circle", "cross"]), legend=legend
+    )
+
+
 def _line_with_zero_markers(
     data: pd.DataFrame, x: alt.X, y: alt.Y, color: alt.Color, tooltip: list, *, legend_title: str
 ) -> alt.LayerChart:
@@ -531,11 +539,7 @@ def _line_with_zero_markers(
             x=x,
             y=y,
             color=color,
-            shape=alt.Shape(
-                "value:N",
-                scale=alt.Scale(domain=["measured", "exactly zero"], range=["circle", "cross"]),
-                legend=alt.Legend(title=legend_title, orient="right"),
-            ),
+            shape=_zero_shape(legend_title),
             tooltip=tooltip,
         )
     )
@@ -737,11 +741,7 @@ def layers_over_steps_chart(
             x=x,
             y=y,
             color=color,
-            shape=alt.Shape(
-                "value:N",
-                scale=alt.Scale(domain=["measured", "exactly zero"], range=["circle", "cross"]),
-                legend=alt.Legend(title="value", orient="right") if log_scale else None,
-            ),
+            shape=_zero_shape("value" if log_scale else None),
             tooltip=tooltip,
         )
     )
