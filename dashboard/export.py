@@ -41,27 +41,19 @@ def slug(text: str) -> str:
 
 def chart_downloads(chart: alt.TopLevelMixin, name: str, key: str) -> None:
     """Two small buttons under a chart: PNG and SVG, built only when clicked."""
+    formats = (("PNG", chart_png, "png", "image/png"), ("SVG", chart_svg, "svg", "image/svg+xml"))
     with st.container(horizontal=True, gap="small"):
-        st.download_button(
-            "PNG",
-            data=lambda: chart_png(chart),
-            file_name=f"{slug(name)}.png",
-            mime="image/png",
-            key=f"{key}_png",
-            on_click="ignore",
-            icon=":material/download:",
-            help="download this chart as a PNG image",
-        )
-        st.download_button(
-            "SVG",
-            data=lambda: chart_svg(chart),
-            file_name=f"{slug(name)}.svg",
-            mime="image/svg+xml",
-            key=f"{key}_svg",
-            on_click="ignore",
-            icon=":material/download:",
-            help="download this chart as an SVG image",
-        )
+        for label, render, ext, mime in formats:
+            st.download_button(
+                label,
+                data=lambda render=render: render(chart),
+                file_name=f"{slug(name)}.{ext}",
+                mime=mime,
+                key=f"{key}_{ext}",
+                on_click="ignore",
+                icon=":material/download:",
+                help=f"download this chart as {'a PNG' if ext == 'png' else 'an SVG'} image",
+            )
 
 
 def show_chart(
